@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -102,3 +103,9 @@ func (r *Root) Replay(e Event, reg Registry, apply func(Event, Payload)) error {
 
 // ErrVersionGap means events were replayed out of order or with a hole.
 var ErrVersionGap = fmt.Errorf("event version gap")
+
+// ErrSnapshotSchema is returned by an aggregate's RestoreSnapshot for a
+// state schema it no longer reads; the repository then replays the history.
+// It lives here, not in eventstore, so domain packages can return it without
+// importing a store package (eventstore.ErrSnapshotSchema is this value).
+var ErrSnapshotSchema = errors.New("snapshot schema not supported")
