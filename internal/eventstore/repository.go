@@ -31,7 +31,9 @@ type Aggregate interface {
 }
 
 // ErrSnapshotSchema tells the Repository to ignore a snapshot and replay.
-var ErrSnapshotSchema = errors.New("snapshot schema not supported")
+// It is event.ErrSnapshotSchema, so domain aggregates can return it without
+// importing this package.
+var ErrSnapshotSchema = event.ErrSnapshotSchema
 
 // Repository loads and updates aggregates of one type through a Store.
 type Repository[A Aggregate] struct {

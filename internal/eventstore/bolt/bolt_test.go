@@ -137,3 +137,8 @@ func BenchmarkStore(b *testing.B) {
 		return s, newFeed(b, s, "bench")
 	})
 }
+
+func TestConcurrentWorker(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "events.db"))
+	storetest.ConcurrentWorker(t, s, newFeed(t, s, "worker"))
+}

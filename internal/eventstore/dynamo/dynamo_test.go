@@ -80,3 +80,8 @@ func BenchmarkStore(b *testing.B) {
 		return newStore(b, dynamo.WithPollInterval(250*time.Millisecond))
 	})
 }
+
+func TestConcurrentWorker(t *testing.T) {
+	s, f := newStore(t)
+	storetest.ConcurrentWorker(t, s, f)
+}
