@@ -262,17 +262,6 @@ func (l *lab) node(id string) *node {
 	return nil
 }
 
-func (l *lab) nodeOfInterface(ifaceID string) (*node, *iface) {
-	for _, n := range l.Nodes {
-		for _, i := range n.Interfaces {
-			if i.ID == ifaceID {
-				return n, i
-			}
-		}
-	}
-	return nil, nil
-}
-
 // linkState follows its nodes: STARTED while both ends run.
 func (l *lab) linkState(k *link) string {
 	a, b := l.node(k.NodeA), l.node(k.NodeB)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/cmlcm/cmlcm/internal/eventstore"
 	"github.com/cmlcm/cmlcm/internal/eventstore/internal/layout"
@@ -105,7 +106,7 @@ func (f *Feed) Run(ctx context.Context, h eventstore.Handler) error {
 		// between the read and the wait still wakes us.
 		wake := f.store.changes()
 		if f.store.isClosed() {
-			return fmt.Errorf("event feed %s: %w", f.consumer, bbolt.ErrDatabaseNotOpen)
+			return fmt.Errorf("event feed %s: %w", f.consumer, bolterrors.ErrDatabaseNotOpen)
 		}
 		commits, last, err := f.read(cursor)
 		if err != nil {

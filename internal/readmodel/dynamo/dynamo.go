@@ -45,9 +45,10 @@ type workerItem struct {
 	Status     string `dynamo:"status,omitempty" index:"byStatus,hash"`
 	InstanceID string `dynamo:"instanceId,omitempty" index:"byInstance,hash"`
 	Fleet      string `dynamo:"fleet,omitempty" index:"byName,hash"`
-	SortKey    string `dynamo:"sortKey,omitempty" index:"byName,range" index:"byStatus,range"`
-	Doc        string `dynamo:"doc,omitempty"`
-	Deleted    bool   `dynamo:"deleted,omitempty"`
+	//lint:ignore SA5008 guregu/dynamo reads every index tag of a field: sortKey is the range key of two GSIs.
+	SortKey string `dynamo:"sortKey,omitempty" index:"byName,range" index:"byStatus,range"`
+	Doc     string `dynamo:"doc,omitempty"`
+	Deleted bool   `dynamo:"deleted,omitempty"`
 }
 
 type labItem struct {
