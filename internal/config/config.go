@@ -19,6 +19,12 @@ const (
 	EnvConnectionsTable = "CONNECTIONS_TABLE"
 	EnvEventBus         = "EVENT_BUS_NAME"
 	EnvEnvironment      = "CMLCM_ENV"
+	// EnvRouteName names the one route an API Lambda serves (routes.All).
+	EnvRouteName = "ROUTE_NAME"
+	// EnvSecretsPrefix prefixes the Secrets Manager names of the
+	// environment's secrets (licence tokens, CML credentials), e.g.
+	// "cmlcm/prod/".
+	EnvSecretsPrefix = "SECRETS_PREFIX"
 )
 
 // Tables names the DynamoDB tables.
