@@ -1,7 +1,8 @@
 // Command cmlcm is CML Cloud Manager's local all-in-one server and operator
 // CLI. It only wires: the logic lives in internal/.
 //
-//	cmlcm serve  [--addr 127.0.0.1:8080] [--data ./.cmlcm]   run the product locally
+//	cmlcm serve  [--addr 127.0.0.1:8080] [--data ./.cmlcm] [--time-scale 30] [--seed-demo]   run the product locally
+//	cmlcm token  [--server URL] [--user admin] [--password test]   print a bearer token (local mode only)
 //	cmlcm cmlsim [--addr 127.0.0.1:9443] [...]               serve one simulated CML controller
 package main
 
@@ -34,6 +35,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, stdout)
+	case "token":
+		return token(ctx, rest, stdout)
 	case "cmlsim":
 		return cmlsimMain(ctx, rest, stdout)
 	case "help", "-h", "--help":
@@ -50,6 +53,7 @@ func usage(w io.Writer) {
 
 commands:
   serve    run the product locally (embedded store, sandbox cloud)
+  token    print a bearer token from a local server's development identity provider
   cmlsim   serve one simulated CML 2.9 controller
 `)
 }
