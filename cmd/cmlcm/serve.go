@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/cmlcm/cmlcm/internal/local"
 )
@@ -33,15 +34,26 @@ func serve(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	scale := fs.Float64("time-scale", scaleDefault, "speed-up of the sandbox's simulated EC2/CML durations; 30 boots a metal worker in 30 s (env CMLCM_TIME_SCALE)")
 	seed := fs.Bool("seed-demo", os.Getenv("CMLCM_SEED_DEMO") == "1", "create a small demo fleet when there is none (env CMLCM_SEED_DEMO=1)")
+	tick := fs.Duration("tick", 0, "automation tick interval (default 1m; env CMLCM_TICK)")
 	web := fs.String("web", envOr("CMLCM_WEB", "web/dist"), "directory of the built dashboard (env CMLCM_WEB)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *tick == 0 {
+		d, err := time.ParseDuration(envOr("CMLCM_TICK", "1m"))
+		if err != nil {
+			return fmt.Errorf("CMLCM_TICK: %w", err)
+		}
+		*tick = d
+	}
+	if *tick < time.Second {
+		return fmt.Errorf("--tick must be at least 1s")
 	}
 	if *scale <= 0 {
 		return fmt.Errorf("--time-scale must be positive")
 	}
 	cfg := local.Config{Addr: *addr, DataDir: *data, TimeScale: *scale, WebDir: *web, SeedDemo: *seed,
-		Version: version, Logger: slog.Default()}
+		Version: version, Logger: slog.Default(), Runtime: local.RuntimeOptions{Tick: *tick}}
 	if err := wireAuth(&cfg); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/cmlcm/cmlcm/internal/bus"
 	esbolt "github.com/cmlcm/cmlcm/internal/eventstore/bolt"
@@ -32,7 +33,9 @@ type RuntimeOptions struct {
 	// CMLCredentials of the simulated controllers (default admin/admin),
 	// stored as the fleet-wide CML secret.
 	CMLCredentials secrets.Credentials
-	Logger         *slog.Logger
+	// Tick is the automation's tick interval (0: no ticker; tests tick by hand).
+	Tick   time.Duration
+	Logger *slog.Logger
 }
 
 // Runtime is everything the local server runs on, in one data directory:
@@ -122,7 +125,7 @@ func OpenRuntime(o RuntimeOptions) (*Runtime, error) {
 	rt.cancel = cancel
 	p := projector.New(projector.Projections(store, rt.ReadModel), rt.ReadModel, rt.Bus, o.Logger)
 	rt.Go(func(ctx context.Context) error { return rt.feed.Run(ctx, p.Handle) })
-	if err := wireAutomation(runCtx, rt); err != nil {
+	if err := wireAutomation(runCtx, rt, o); err != nil {
 		return fail(err)
 	}
 	_ = runCtx
