@@ -19,6 +19,11 @@ export MOTO_ENDPOINT="http://127.0.0.1:$port"
 wait_http "$MOTO_ENDPOINT/moto-api/" 60 || die "moto server did not start (log: ${TMPDIR:-/tmp}/cmlcm-moto-$port.log)"
 echo "test: moto server at $MOTO_ENDPOINT"
 
+# Keycloak is not started yet: the RBAC matrix's Keycloak subtest reports
+# itself skipped (visibly) until internal/auth lands (issue 4).
+export CMLCM_NO_KEYCLOAK=1
+echo "test: Keycloak not started (CMLCM_NO_KEYCLOAK=1): Keycloak-token RBAC tests are skipped"
+
 export CMLCM_PYTHON="$VENV/bin/python"
 export PATH="$VENV/bin:$PATH"
 
