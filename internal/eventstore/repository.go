@@ -84,7 +84,26 @@ func NewRepository[A Aggregate](store Store, newAggregate func(id string) A, opt
 }
 
 // Load rebuilds an aggregate from its snapshot and the events after it.
+//
+// A version gap in what the store returned (a torn read: seen under load on
+// the DynamoDB emulator, and possible on any store that is not strictly
+// read-after-write) is retried a few times before it is reported.
 func (r *Repository[A]) Load(ctx context.Context, id string) (A, error) {
+	var a A
+	var err error
+	for attempt := 1; ; attempt++ {
+		a, err = r.load(ctx, id)
+		if !errors.Is(err, event.ErrVersionGap) || attempt >= 3 {
+			return a, err
+		}
+		r.log.WarnContext(ctx, "torn read of an aggregate's history, reading again", "aggregate", id, "err", err)
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return a, err
+		}
+	}
+}
+
+func (r *Repository[A]) load(ctx context.Context, id string) (A, error) {
 	a := r.newAggregate(id)
 	snap, events, err := r.store.Load(ctx, id)
 	if err != nil {
