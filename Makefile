@@ -16,6 +16,7 @@ deps: ## install Go modules and the pinned Python tools into .venv
 	@scripts/deps.sh
 
 run: deps ## run the product locally on the embedded store and the sandbox cloud
+	@scripts/web.sh build
 	$(GO) run ./cmd/cmlcm serve --addr $(ADDR) --data $(DATA)
 
 test: ## run every test (starts and stops the services the tests use)

@@ -15,3 +15,5 @@ export MOTO_ENDPOINT="http://127.0.0.1:$port"
 wait_http "$MOTO_ENDPOINT/moto-api/" 60 || die "moto server did not start"
 
 go test -run '^$' -bench . -benchtime "${BENCHTIME:-1x}" -timeout 30m ./...
+
+"$ROOT/scripts/web.sh" bench

@@ -29,3 +29,7 @@ export PATH="$VENV/bin:$PATH"
 
 # -p 2: two cores; packages that start servers share them politely.
 go test -count=1 -p 2 -timeout 25m ./...
+
+# The dashboard: unit tests, then end-to-end tests in headless Chromium.
+"$ROOT/scripts/web.sh" test
+"$ROOT/scripts/web.sh" e2e
