@@ -4,11 +4,12 @@ SHELL := /bin/bash
 GO ?= go
 ADDR ?= 127.0.0.1:8080
 DATA ?= ./.cmlcm
+ENV ?= all
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 LAMBDAS := $(patsubst lambdas/%/main.go,%,$(wildcard lambdas/*/main.go))
 BUILD := build
 
-.PHONY: all run test bench build lint fmt deps clean
+.PHONY: all run test bench build synth lint fmt deps clean
 
 all: build
 
@@ -34,6 +35,9 @@ build: ## build every Lambda bootstrap (linux/arm64) and zip it under build/lamb
 			-o $(BUILD)/lambda/$$fn/bootstrap ./lambdas/$$fn || exit 1; \
 		(cd $(BUILD)/lambda/$$fn && rm -f ../$$fn.zip && python3 -m zipfile -c ../$$fn.zip bootstrap) || exit 1; \
 	done
+
+synth: deps build ## synthesize the CDK app offline into build/cdk.out (ENV=dev for one environment), linted
+	@LINT=1 ENV=$(ENV) scripts/synth.sh
 
 lint: ## go vet plus staticcheck (pinned)
 	$(GO) vet ./...
