@@ -9,7 +9,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT INT TERM
 
 port="$(free_port)"
-"$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/cmlcm-moto-bench-$port.log" 2>&1 &
+"$VENV/bin/python" "$ROOT/scripts/run_moto.py" 127.0.0.1 "$port" >"${TMPDIR:-/tmp}/cmlcm-moto-bench-$port.log" 2>&1 &
 pids+=($!)
 export MOTO_ENDPOINT="http://127.0.0.1:$port"
 wait_http "$MOTO_ENDPOINT/moto-api/" 60 || die "moto server did not start"

@@ -13,7 +13,7 @@ trap cleanup EXIT INT TERM
 # One moto server (DynamoDB, DynamoDB Streams, EC2, CloudWatch, EventBridge,
 # STS) shared by all test packages; tests use uniquely named resources.
 port="$(free_port)"
-"$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/cmlcm-moto-$port.log" 2>&1 &
+"$VENV/bin/python" "$ROOT/scripts/run_moto.py" 127.0.0.1 "$port" >"${TMPDIR:-/tmp}/cmlcm-moto-$port.log" 2>&1 &
 pids+=($!)
 export MOTO_ENDPOINT="http://127.0.0.1:$port"
 wait_http "$MOTO_ENDPOINT/moto-api/" 60 || die "moto server did not start (log: ${TMPDIR:-/tmp}/cmlcm-moto-$port.log)"
