@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
@@ -38,18 +40,31 @@ type Assets struct {
 }
 
 // Check fails naming every missing binary, before any construct is built,
-// so `make synth` says what to do instead of failing deep in jsii.
-func (a Assets) Check() error {
-	var missing []string
+// so `make synth` says what to do instead of failing deep in jsii. root,
+// when set, is the repository: binaries without a lambdas/<fn> yet are
+// named as such.
+func (a Assets) Check(root string) error {
+	var missing, unwritten []string
 	for _, fn := range lambdaBinaries {
-		if _, err := os.Stat(a.path(fn)); err != nil {
-			missing = append(missing, a.path(fn))
+		if _, err := os.Stat(a.path(fn)); err == nil {
+			continue
+		}
+		missing = append(missing, a.path(fn))
+		if root != "" {
+			if _, err := os.Stat(filepath.Join(root, "lambdas", fn, "main.go")); err != nil {
+				unwritten = append(unwritten, "lambdas/"+fn)
+			}
 		}
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("Lambda code missing: %v — run `make build` first (it builds every lambdas/<fn> into %s/<fn>.zip)", missing, a.LambdaDir)
+	if len(missing) == 0 {
+		return nil
 	}
-	return nil
+	msg := fmt.Sprintf("Lambda code missing: %s — run `make build` first (it builds every lambdas/<fn> into %s/<fn>.zip)",
+		strings.Join(missing, ", "), a.LambdaDir)
+	if len(unwritten) > 0 {
+		msg += "; these have no source yet: " + strings.Join(unwritten, ", ")
+	}
+	return errors.New(msg)
 }
 
 func (a Assets) path(fn string) string {

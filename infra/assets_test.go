@@ -13,7 +13,10 @@ func TestAssetsCheckNamesMakeBuild(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "projector.zip"), []byte("zip"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := Assets{LambdaDir: dir, Zipped: true}.Check()
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "lambdas", "api"), 0o755)
+	os.WriteFile(filepath.Join(root, "lambdas", "api", "main.go"), []byte("package main"), 0o644)
+	err := Assets{LambdaDir: dir, Zipped: true}.Check(root)
 	if err == nil {
 		t.Fatal("missing zips accepted")
 	}
@@ -25,10 +28,13 @@ func TestAssetsCheckNamesMakeBuild(t *testing.T) {
 	if strings.Contains(err.Error(), "projector.zip") {
 		t.Errorf("error names a zip that exists: %v", err)
 	}
+	if !strings.Contains(err.Error(), "no source yet: lambdas/authorizer") || strings.Contains(err.Error(), "lambdas/api,") {
+		t.Errorf("error does not tell unwritten binaries apart: %v", err)
+	}
 	for _, fn := range lambdaBinaries {
 		os.WriteFile(filepath.Join(dir, fn+".zip"), []byte("zip"), 0o644)
 	}
-	if err := (Assets{LambdaDir: dir, Zipped: true}).Check(); err != nil {
+	if err := (Assets{LambdaDir: dir, Zipped: true}).Check(root); err != nil {
 		t.Errorf("all zips present: %v", err)
 	}
 }

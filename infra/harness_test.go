@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -107,7 +106,7 @@ func doSynth() (s *synthesis, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := assets.Check(); err != nil {
+	if err := assets.Check(""); err != nil {
 		return nil, err
 	}
 	envs, err := selectEnvironments(Environments, "all")
@@ -289,13 +288,4 @@ func path(v any, keys ...string) any {
 		v = m[k]
 	}
 	return v
-}
-
-func mustRE(t *testing.T, re string) *regexp.Regexp {
-	t.Helper()
-	r, err := regexp.Compile(re)
-	if err != nil {
-		t.Fatalf("bad regexp %q: %v", re, err)
-	}
-	return r
 }

@@ -50,7 +50,7 @@ func run() error {
 		Zipped:       true,
 		DashboardDir: envOr("CMLCM_DASHBOARD_DIR", filepath.Join(root, "web", "dist")),
 	}
-	if err := assets.Check(); err != nil {
+	if err := assets.Check(root); err != nil {
 		return err
 	}
 	if !assets.HasDashboard() {

@@ -392,12 +392,34 @@ func TestAdoptOnlyTagsUnmanagedInstancesWithManagedKeys(t *testing.T) {
 		t.Fatalf("%d statements", len(sts))
 	}
 	raw, _ := json.Marshal(sts[0].ToStatementJson())
-	var st map[string]any
-	json.Unmarshal(raw, &st)
+	var v any
+	json.Unmarshal(raw, &v)
+	st := unwrapJSII(v).(map[string]any)
 	cond := st["Condition"]
 	if st["Action"] != "ec2:CreateTags" || path(cond, "Null", "aws:ResourceTag/cmlcm:managed") != "true" ||
 		path(cond, "StringEquals", "aws:RequestTag/cmlcm:managed") != "true" ||
 		fmt.Sprint(path(cond, "ForAllValues:StringEquals", "aws:TagKeys")) != "[cmlcm:managed cmlcm:worker-id cmlcm:environment]" {
 		t.Errorf("adopt statement %s", raw)
 	}
+}
+
+// unwrapJSII removes the {"$jsii.map": ...} wrappers of values read back
+// from the jsii runtime.
+func unwrapJSII(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if inner, ok := x["$jsii.map"]; ok && len(x) == 1 {
+			return unwrapJSII(inner)
+		}
+		out := map[string]any{}
+		for k, e := range x {
+			out[k] = unwrapJSII(e)
+		}
+		return out
+	case []any:
+		for i, e := range x {
+			x[i] = unwrapJSII(e)
+		}
+	}
+	return v
 }

@@ -60,17 +60,22 @@ func (s *Service) addSchedules() {
 	// Worker accounts put their EC2 events on our default bus: admit
 	// exactly those events from exactly those accounts.
 	for _, acct := range s.workerAccounts() {
-		awsevents.NewCfnEventBusPolicy(s.Stack, jsii.String("AcceptEC2EventsFrom"+acct), &awsevents.CfnEventBusPolicyProps{
-			EventBusName: jsii.String("default"),
-			StatementId:  jsii.String(s.env.prefix() + "-ec2-" + acct),
-			Statement: map[string]any{
-				"Effect":    "Allow",
-				"Principal": map[string]any{"AWS": fmt.Sprintf("arn:aws:iam::%s:root", acct)},
-				"Action":    "events:PutEvents",
-				"Resource":  fmt.Sprintf("arn:aws:events:%s:%s:event-bus/default", s.env.Region, s.env.Account),
-				"Condition": map[string]any{"StringEquals": map[string]any{
-					"events:source": "aws.ec2", "events:detail-type": "EC2 Instance State-change Notification",
-				}},
+		// A plain CfnResource: the L1 class trips a jsii deprecation warning
+		// for its legacy (unused) Principal property.
+		awscdk.NewCfnResource(s.Stack, jsii.String("AcceptEC2EventsFrom"+acct), &awscdk.CfnResourceProps{
+			Type: jsii.String("AWS::Events::EventBusPolicy"),
+			Properties: &map[string]any{
+				"EventBusName": "default",
+				"StatementId":  s.env.prefix() + "-ec2-" + acct,
+				"Statement": map[string]any{
+					"Effect":    "Allow",
+					"Principal": map[string]any{"AWS": fmt.Sprintf("arn:aws:iam::%s:root", acct)},
+					"Action":    "events:PutEvents",
+					"Resource":  fmt.Sprintf("arn:aws:events:%s:%s:event-bus/default", s.env.Region, s.env.Account),
+					"Condition": map[string]any{"StringEquals": map[string]any{
+						"events:source": "aws.ec2", "events:detail-type": "EC2 Instance State-change Notification",
+					}},
+				},
 			},
 		})
 	}

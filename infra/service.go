@@ -79,6 +79,9 @@ func newService(scope constructs.Construct, env Environment, assets Assets, st *
 	s.perms.automationARN = *provision.FunctionArn()
 	s.flow = newProvisioning(stack, env, provision, s.monitor)
 	s.perms.stateMachineARN = *s.flow.Machine.StateMachineArn()
+	// Every function from here on knows the machine and the automation
+	// function; the automation function itself does not (that would be a
+	// dependency cycle, and it needs neither).
 	s.fns.common[envStateMachine] = s.flow.Machine.StateMachineArn()
 	s.fns.common[envAutomationFn] = provision.FunctionName()
 

@@ -40,9 +40,9 @@ const (
 )
 
 func callState(step string) string        { return step + ": call" }
-func checkState(step string) string       { return step + ": done?" }
+func checkState(step string) string       { return step + ": check" }
 func waitState(step string) string        { return step + ": wait" }
-func waitDefaultState(step string) string { return step + ": wait (default)" }
+func waitDefaultState(step string) string { return step + ": wait default" }
 func failedState(step string) string      { return step + ": failed" }
 
 // lambdaTransient: the Lambda service errors every call retries, the same
