@@ -3,9 +3,14 @@
 # realm (deploy/keycloak/cmlcm-realm.json: realm cmlcm, roles admin, manager,
 # user, client cmlcm, users admin/manager/user/guest with password "test").
 #
-#   scripts/keycloak.sh start   # prints KEYCLOAK_URL=…, writes .tools/keycloak/env
+#   scripts/keycloak.sh start            # prints KEYCLOAK_URL=…, writes .tools/keycloak/env
+#   scripts/keycloak.sh start --no-wait  # the same, returning as soon as it is launched
+#   scripts/keycloak.sh wait             # until the launched Keycloak answers
 #   scripts/keycloak.sh stop
 #   scripts/keycloak.sh status
+#
+# With --no-wait the tests overlap Keycloak's start: internal/auth/keycloaktest
+# waits for the realm to answer before the first Keycloak test.
 #
 # The server distribution (org.keycloak:keycloak-quarkus-dist, pinned below)
 # comes from Maven with Maven's default configuration and is cached under
@@ -56,7 +61,7 @@ fetch() {
   if [[ ! -s "$ZIP" ]]; then
     need mvn "apt-get install maven"
     echo "keycloak: fetching org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION with Maven" >&2
-    mvn -q -B dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip" \
+    mvn -q -B -Dstyle.color=never dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip" \
       -DoutputDirectory="$TOOLS" -Dmdep.overWriteIfNewer=true >&2 \
       || die "Maven could not fetch org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION"
   fi
@@ -72,25 +77,44 @@ fetch() {
 
 running() { [[ -s "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
+# wait_ready URL: until the realm's discovery document answers.
+wait_ready() {
+  local url=$1 t0 i
+  t0=$(date +%s)
+  for ((i = 0; i < START_TIMEOUT * 2; i++)); do
+    if curl -sf -o /dev/null --max-time 2 "$url/realms/cmlcm/.well-known/openid-configuration"; then
+      echo "keycloak: ready (waited $(($(date +%s) - t0)) s)" >&2
+      return 0
+    fi
+    if ! running; then
+      tail -n 40 "$LOG" >&2
+      die "Keycloak exited during start (log: $LOG)"
+    fi
+    sleep 0.5
+  done
+  tail -n 40 "$LOG" >&2
+  stop
+  die "Keycloak did not answer within ${START_TIMEOUT}s (log: $LOG)"
+}
+
 start() {
+  local nowait=false
+  [[ "${1:-}" == "--no-wait" ]] && nowait=true
   if running && [[ -s "$ENVFILE" ]]; then
     # shellcheck disable=SC1090
     source "$ENVFILE"
-    if curl -sf -o /dev/null --max-time 5 "$KEYCLOAK_URL/realms/cmlcm/.well-known/openid-configuration"; then
-      echo "KEYCLOAK_URL=$KEYCLOAK_URL"
-      return 0
-    fi
-    stop
+    $nowait || wait_ready "$KEYCLOAK_URL"
+    echo "KEYCLOAK_URL=$KEYCLOAK_URL"
+    return 0
   fi
+  stop
   need curl "apt-get install curl"
   fetch
-  local java port t0
+  local java port
   java="$(find_java)"
   port="$(free_port)"
   mkdir -p "$RUN" "$DIST/data/import"
   cp "$REALM" "$DIST/data/import/cmlcm-realm.json"
-  rm -f "$ENVFILE"
-  t0=$(date +%s)
   echo "keycloak: starting $KEYCLOAK_VERSION on 127.0.0.1:$port (Java $(java_major "$java/bin/java"); log $LOG)" >&2
   # dev mode: in-memory H2 (a fresh realm import every start), no TLS,
   # listening on loopback only. The C1-only JIT starts faster on two cores
@@ -105,23 +129,10 @@ start() {
       --log-level=warn --log=file --log-file="$LOG.kc" \
       >"$LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
-  local url="http://127.0.0.1:$port" i
-  for ((i = 0; i < START_TIMEOUT * 2; i++)); do
-    if curl -sf -o /dev/null --max-time 2 "$url/realms/cmlcm/.well-known/openid-configuration"; then
-      printf 'export KEYCLOAK_URL=%q\n' "$url" >"$ENVFILE"
-      echo "keycloak: ready in $(($(date +%s) - t0)) s" >&2
-      echo "KEYCLOAK_URL=$url"
-      return 0
-    fi
-    if ! running; then
-      tail -n 40 "$LOG" >&2
-      die "Keycloak exited during start (log: $LOG)"
-    fi
-    sleep 0.5
-  done
-  tail -n 40 "$LOG" >&2
-  stop
-  die "Keycloak did not answer within ${START_TIMEOUT}s (log: $LOG)"
+  local url="http://127.0.0.1:$port"
+  printf 'export KEYCLOAK_URL=%q\n' "$url" >"$ENVFILE"
+  $nowait || wait_ready "$url"
+  echo "KEYCLOAK_URL=$url"
 }
 
 stop() {
@@ -140,9 +151,15 @@ stop() {
 }
 
 case "${1:-}" in
-  start) start ;;
+  start) start "${2:-}" ;;
+  wait)
+    running && [[ -s "$ENVFILE" ]] || die "no Keycloak launched (scripts/keycloak.sh start)"
+    # shellcheck disable=SC1090
+    source "$ENVFILE"
+    wait_ready "$KEYCLOAK_URL"
+    echo "KEYCLOAK_URL=$KEYCLOAK_URL" ;;
   stop) stop ;;
   status)
     if running; then echo "running (pid $(cat "$PIDFILE"))"; cat "$ENVFILE" 2>/dev/null || true; else echo "stopped"; fi ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start [--no-wait]|wait|stop|status" >&2; exit 2 ;;
 esac

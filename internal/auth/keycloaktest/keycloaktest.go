@@ -32,6 +32,7 @@ const (
 
 	EnvURL  = "KEYCLOAK_URL"      // http://127.0.0.1:PORT, set by scripts/keycloak.sh
 	EnvSkip = "CMLCM_NO_KEYCLOAK" // "1": skip instead of failing without Keycloak
+	EnvWait = "KEYCLOAK_WAIT"     // how long Require waits for Keycloak to answer (Go duration, default 7m)
 )
 
 // Users are the realm's test users and their realm roles.
@@ -72,25 +73,45 @@ func Require(t testing.TB) *Server {
 	}
 	once.Do(func() {
 		s := &Server{URL: base, Issuer: base + "/realms/" + Realm, hc: &http.Client{Timeout: 15 * time.Second}, cache: map[string]*TokenResponse{}}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Issuer+"/.well-known/openid-configuration", nil)
-		resp, err := s.hc.Do(req)
-		if err != nil {
-			errUp = err
-			return
+		// `make test` launches Keycloak without waiting for it (its start
+		// overlaps compiling and running the other tests): wait here.
+		wait := 7 * time.Minute
+		if d, err := time.ParseDuration(os.Getenv(EnvWait)); err == nil && d > 0 {
+			wait = d
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			errUp = fmt.Errorf("discovery: %s", resp.Status)
-			return
+		deadline := time.Now().Add(wait)
+		for {
+			errUp = s.ping()
+			if errUp == nil {
+				shared = s
+				return
+			}
+			if time.Now().After(deadline) {
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
-		shared = s
 	})
 	if errUp != nil {
-		t.Fatalf("%s=%s does not answer (%v): is Keycloak running? (scripts/keycloak.sh start)", EnvURL, base, errUp)
+		t.Fatalf("%s=%s does not answer (%v): is Keycloak running? (scripts/keycloak.sh start; log in .tools/keycloak/run/)", EnvURL, base, errUp)
 	}
 	return shared
+}
+
+// ping fetches the realm's discovery document.
+func (s *Server) ping() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Issuer+"/.well-known/openid-configuration", nil)
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("discovery: %s", resp.Status)
+	}
+	return nil
 }
 
 // TokenResponse is a token endpoint answer.
