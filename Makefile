@@ -8,8 +8,10 @@ ENV ?= all
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 LAMBDAS := $(patsubst lambdas/%/main.go,%,$(wildcard lambdas/*/main.go))
 BUILD := build
+CDK_VERSION := 2.1148.1
+CDK := .tools/cdk-$(CDK_VERSION)/node_modules/.bin/cdk
 
-.PHONY: all run test bench build synth lint fmt deps clean
+.PHONY: all run test bench build synth deploy destroy lint fmt deps clean
 
 all: build
 
@@ -38,6 +40,18 @@ build: ## build every Lambda bootstrap (linux/arm64) and zip it under build/lamb
 
 synth: deps build ## synthesize the CDK app offline into build/cdk.out (ENV=dev for one environment), linted
 	@LINT=1 ENV=$(ENV) scripts/synth.sh
+
+$(CDK):
+	npm install --prefix .tools/cdk-$(CDK_VERSION) --no-audit --no-fund --silent aws-cdk@$(CDK_VERSION)
+
+deploy: build $(CDK) ## deploy one environment: make deploy ENV=dev
+	@case "$(ENV)" in ""|all) echo "make deploy ENV=<dev|prod>: one environment at a time"; exit 1;; esac
+	@scripts/web.sh build
+	$(CDK) deploy -c env=$(ENV) --all $(CDK_FLAGS)
+
+destroy: $(CDK) ## delete one environment's stacks (prod keeps its data)
+	@case "$(ENV)" in ""|all) echo "make destroy ENV=<dev|prod>"; exit 1;; esac
+	$(CDK) destroy -c env=$(ENV) --all
 
 lint: ## go vet plus staticcheck (pinned)
 	$(GO) vet ./...
