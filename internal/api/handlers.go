@@ -155,19 +155,37 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) (b
 	if err != nil {
 		return false, err
 	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		if optional {
-			return false, nil
-		}
-		return false, badRequest("", "a JSON body is required")
+	if optional && len(bytes.TrimSpace(b)) == 0 {
+		return false, nil
 	}
-	if !isJSON(r.Header.Get("Content-Type")) {
-		return false, newProblem(ProblemMediaType, "send application/json")
+	if err := checkJSONBody(r, b, "a JSON body is required", "application/json"); err != nil {
+		return false, err
 	}
 	if err := strictUnmarshal(b, v); err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// readJSONBody reads a required JSON body for handlers that decode it
+// themselves (null bodies, merge patches). missing is the detail of the 400
+// for an empty body; media names the accepted types in the 415.
+func readJSONBody(w http.ResponseWriter, r *http.Request, missing, media string) ([]byte, error) {
+	b, err := readBody(w, r, MaxJSONBody)
+	if err != nil {
+		return nil, err
+	}
+	return b, checkJSONBody(r, b, missing, media)
+}
+
+func checkJSONBody(r *http.Request, b []byte, missing, media string) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return badRequest("", missing)
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return newProblem(ProblemMediaType, "send "+media)
+	}
+	return nil
 }
 
 func strictUnmarshal(b []byte, v any) error {
@@ -489,15 +507,9 @@ func (h *handlers) setIdlePolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b, err := readBody(w, r, MaxJSONBody)
+	b, err := readJSONBody(w, r, "a JSON body is required: an idle policy, or null to follow the fleet's", "application/json")
 	if err != nil {
 		return err
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return badRequest("", "a JSON body is required: an idle policy, or null to follow the fleet's")
-	}
-	if !isJSON(r.Header.Get("Content-Type")) {
-		return newProblem(ProblemMediaType, "send application/json")
 	}
 	var p *idle.Policy
 	if !isNull(b) {
@@ -519,15 +531,9 @@ func (h *handlers) setSchedule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b, err := readBody(w, r, MaxJSONBody)
+	b, err := readJSONBody(w, r, "a JSON body is required: a schedule, or null to clear it", "application/json")
 	if err != nil {
 		return err
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return badRequest("", "a JSON body is required: a schedule, or null to clear it")
-	}
-	if !isJSON(r.Header.Get("Content-Type")) {
-		return newProblem(ProblemMediaType, "send application/json")
 	}
 	var sch *worker.Schedule
 	if !isNull(b) {
@@ -769,15 +775,9 @@ func (h *handlers) getSettings(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) putSettings(w http.ResponseWriter, r *http.Request) error {
-	b, err := readBody(w, r, MaxJSONBody)
+	b, err := readJSONBody(w, r, "a JSON merge patch (RFC 7386) of the settings is required", "application/merge-patch+json or application/json")
 	if err != nil {
 		return err
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return badRequest("", "a JSON merge patch (RFC 7386) of the settings is required")
-	}
-	if !isJSON(r.Header.Get("Content-Type")) {
-		return newProblem(ProblemMediaType, "send application/merge-patch+json or application/json")
 	}
 	s, err := h.fleet.UpdateSettings(r.Context(), b)
 	if err != nil {
